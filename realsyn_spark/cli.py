@@ -1,0 +1,253 @@
+"""The ``realsyn`` command line; ``python -m realsyn_spark`` and spark-submit run it too.
+
+argparse results stay in this module: they are turned into a validated
+:class:`~realsyn_spark.config.PipelineConfig` (before Spark starts) and plain arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+
+from realsyn_spark import __version__
+from realsyn_spark.config import ConfigError, PipelineConfig, config_to_yaml, load_config
+
+EPILOG = textwrap.dedent(
+    """\
+    examples:
+      realsyn setup                          # NLTK punkt models + the sample corpus
+      realsyn run --all                      # every stage, skipping finished ones
+      realsyn run ingest --force             # redo one stage
+      realsyn tables
+      realsyn sql "SELECT reason, count(*) FROM rejects GROUP BY reason"
+      realsyn show-config --profile paper --set text_clustering.num_clusters=1000
+      spark-submit realsyn_spark/__main__.py run --all --profile emr
+    """
+)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--profile",
+        default=os.environ.get("REALSYN_PROFILE", "local"),
+        help="profile name in conf/ or a YAML path (default: $REALSYN_PROFILE or 'local')",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key, e.g. --set storage.root=/tmp/delta (repeatable)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="realsyn",
+        description="RealSyn on Spark: interleaved documents -> image-text pairs in Delta tables.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"realsyn-spark {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("stages", help="list stages with their input and output tables")
+    _common(p)
+
+    p = sub.add_parser(
+        "run",
+        help="run stages (skips a stage whose config and inputs are unchanged)",
+        description="Run stages in dependency order. A stage whose config and input table "
+        "versions match its last successful run is skipped; --force redoes it.",
+    )
+    _common(p)
+    p.add_argument("stages", nargs="*", metavar="STAGE", help="stage names (see `realsyn stages`)")
+    p.add_argument("--all", action="store_true", help="run every stage")
+    p.add_argument("--force", action="store_true", help="redo stages even when up to date")
+
+    p = sub.add_parser("show-config", help="print the resolved, validated config as YAML")
+    _common(p)
+
+    p = sub.add_parser("tables", help="list Delta tables with version and row count")
+    _common(p)
+
+    p = sub.add_parser(
+        "sql",
+        help="run a SQL query; every pipeline table is a view (plus `rejects`)",
+    )
+    _common(p)
+    p.add_argument("query", help='e.g. "SELECT count(*) FROM sentences"')
+    p.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    p = sub.add_parser("history", help="versions of one table (newest first)")
+    _common(p)
+    p.add_argument("table")
+
+    p = sub.add_parser(
+        "setup",
+        help="install offline models (NLTK punkt) and fetch the sample corpus",
+    )
+    _common(p)
+    p.add_argument("--no-sample-corpus", action="store_true", help="skip the sample corpus")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> PipelineConfig:
+    return load_config(args.profile, args.overrides)
+
+
+def _pipeline(config: PipelineConfig, quiet: bool):  # noqa: ANN202
+    from realsyn_spark.api import Pipeline
+    from realsyn_spark.runner import Progress
+
+    return Pipeline(config, progress=Progress(quiet=quiet))
+
+
+def _print_rows(columns: list[str], rows: list[list[object]], fmt: str = "table") -> None:
+    if fmt == "json":
+        for row in rows:
+            print(json.dumps(dict(zip(columns, row, strict=True)), default=str))
+        return
+    if fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return
+    cells = [[str(c) for c in columns]] + [
+        [("NULL" if v is None else str(v))[:80] for v in row] for row in rows
+    ]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    line = "+".join("-" * (w + 2) for w in widths)
+    for n, row in enumerate(cells):
+        print(" | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+        if n == 0:
+            print(line)
+
+
+def cmd_stages(args: argparse.Namespace) -> int:
+    from realsyn_spark.stage import ordered_stages
+
+    _config(args)
+    rows = [
+        [cls.name, ", ".join(cls.inputs) or "(sources)", ", ".join(cls.outputs), cls.description]
+        for cls in ordered_stages()
+    ]
+    _print_rows(["stage", "inputs", "outputs", "what it does"], rows)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from realsyn_spark.stage import ordered_stages
+
+    if args.all == bool(args.stages):
+        print("realsyn run: give stage names or --all (not both)", file=sys.stderr)
+        return 2
+    config = _config(args)
+    names = None if args.all else args.stages
+    ordered_stages(names)  # unknown names fail here, before Spark starts
+    pipeline = _pipeline(config, args.quiet)
+    records = pipeline.run(names, force=args.force)
+    for record in records:
+        print(f"{record.stage}: {record.status}")
+    return 0
+
+
+def cmd_show_config(args: argparse.Namespace) -> int:
+    print(config_to_yaml(_config(args)), end="")
+    return 0
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    pipeline = _pipeline(_config(args), args.quiet)
+    rows = [[t["table"], t["version"], t["rows"]] for t in pipeline.tables()]
+    if not rows:
+        print(f"no tables yet under {pipeline.store.root}; run `realsyn run --all`")
+        return 0
+    _print_rows(["table", "version", "rows"], rows)
+    return 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    pipeline = _pipeline(_config(args), args.quiet)
+    df = pipeline.sql(args.query)
+    rows = [list(r) for r in df.limit(args.limit).collect()]
+    _print_rows(df.columns, rows, args.format)
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    pipeline = _pipeline(_config(args), args.quiet)
+    rows = []
+    for entry in pipeline.store.history(args.table):
+        rows.append(
+            [
+                entry.get("version"),
+                entry.get("timestamp"),
+                entry.get("operation"),
+                entry.get("realsyn.stage", entry.get("userMetadata", "")),
+                entry.get("realsyn.run_id", ""),
+            ]
+        )
+    _print_rows(["version", "timestamp", "operation", "stage", "run_id"], rows)
+    return 0
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    from realsyn_spark.punkt_models import install_punkt_tab
+    from realsyn_spark.sample_corpus import prepare_sample_corpus
+
+    config = _config(args)
+    path = install_punkt_tab(config.ingest.language)
+    print(f"NLTK punkt model ({config.ingest.language}): {path}")
+    if not args.no_sample_corpus:
+        prepare_sample_corpus(config.sample_corpus)
+    return 0
+
+
+COMMANDS = {
+    "stages": cmd_stages,
+    "run": cmd_run,
+    "show-config": cmd_show_config,
+    "tables": cmd_tables,
+    "sql": cmd_sql,
+    "history": cmd_history,
+    "setup": cmd_setup,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"realsyn: config error: {exc}", file=sys.stderr)
+        return 2
+    except KeyError as exc:
+        print(f"realsyn: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from realsyn_spark.delta_store import TableStoreError
+        from realsyn_spark.runner import AccountingError, MissingInputError
+        from realsyn_spark.sample_corpus import SampleCorpusError
+
+        known = (
+            TableStoreError,
+            AccountingError,
+            MissingInputError,
+            SampleCorpusError,
+            FileNotFoundError,
+            ValueError,
+        )
+        if isinstance(exc, known) and not os.environ.get("REALSYN_DEBUG"):
+            print(f"realsyn: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+        raise

@@ -1,0 +1,128 @@
+"""Declared schemas of every pipeline table.
+
+Stages write exactly these schemas; the table store refuses anything else, so a change of
+schema is a code change reviewed here rather than drift discovered in production.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import types as T
+
+REJECTS_SCHEMA = T.StructType(
+    [
+        T.StructField("stage", T.StringType()),
+        # What was rejected: document, image, sentence, ...
+        T.StructField("entity", T.StringType()),
+        # Id of the rejected record when it has one (image ref, sentence id, doc id).
+        T.StructField("record_id", T.StringType()),
+        T.StructField("doc_id", T.StringType()),
+        T.StructField("position", T.IntegerType()),
+        T.StructField("reason", T.StringType()),
+        T.StructField("detail", T.StringType()),
+        # Where the record came from (file, URL), for debugging.
+        T.StructField("source", T.StringType()),
+    ]
+)
+
+DOCUMENTS_SCHEMA = T.StructType(
+    [
+        T.StructField("doc_id", T.StringType()),
+        T.StructField("source", T.StringType()),
+        T.StructField("source_uri", T.StringType()),
+        T.StructField("url", T.StringType()),
+        # OBELICS layout: parallel lists, exactly one of texts[i] / images[i] is set.
+        T.StructField("texts", T.ArrayType(T.StringType())),
+        T.StructField("images", T.ArrayType(T.StringType())),
+        T.StructField("metadata", T.StringType()),
+        T.StructField("general_metadata", T.StringType()),
+        T.StructField("num_texts", T.IntegerType()),
+        T.StructField("num_images", T.IntegerType()),
+    ]
+)
+
+IMAGES_SCHEMA = T.StructType(
+    [
+        # sha256 of the image bytes (hex, first 32 chars); one row per occurrence.
+        T.StructField("image_id", T.StringType()),
+        T.StructField("doc_id", T.StringType()),
+        T.StructField("position", T.IntegerType()),
+        T.StructField("source_url", T.StringType()),
+        T.StructField("bytes", T.BinaryType()),
+        T.StructField("num_bytes", T.LongType()),
+        T.StructField("width", T.IntegerType()),
+        T.StructField("height", T.IntegerType()),
+        T.StructField("format", T.StringType()),
+    ]
+)
+
+SENTENCES_SCHEMA = T.StructType(
+    [
+        T.StructField("sentence_id", T.StringType()),
+        T.StructField("doc_id", T.StringType()),
+        # Index of the text block in the document, then of the sentence inside it.
+        T.StructField("position", T.IntegerType()),
+        T.StructField("sentence_index", T.IntegerType()),
+        T.StructField("text", T.StringType()),
+    ]
+)
+
+ACCOUNTING_TYPE = T.StructType(
+    [
+        T.StructField("entity", T.StringType()),
+        T.StructField("rows_in", T.LongType()),
+        T.StructField("rows_kept", T.LongType()),
+        T.StructField("rows_rejected", T.LongType()),
+        T.StructField("rejected_by_reason", T.MapType(T.StringType(), T.LongType())),
+    ]
+)
+
+RUNS_SCHEMA = T.StructType(
+    [
+        T.StructField("run_id", T.StringType()),
+        T.StructField("stage", T.StringType()),
+        T.StructField("status", T.StringType()),
+        T.StructField("config_hash", T.StringType()),
+        T.StructField("input_versions", T.MapType(T.StringType(), T.LongType())),
+        T.StructField("input_fingerprint", T.StringType()),
+        T.StructField("output_versions", T.MapType(T.StringType(), T.LongType())),
+        T.StructField("output_rows", T.MapType(T.StringType(), T.LongType())),
+        T.StructField("accounting", T.ArrayType(ACCOUNTING_TYPE)),
+        T.StructField("started_at", T.TimestampType()),
+        T.StructField("duration_s", T.DoubleType()),
+        T.StructField("package_version", T.StringType()),
+        T.StructField("message", T.StringType()),
+    ]
+)
+
+# Table name -> declared schema. ``<stage>_rejects`` tables share REJECTS_SCHEMA.
+TABLE_SCHEMAS: dict[str, T.StructType] = {
+    "documents": DOCUMENTS_SCHEMA,
+    "images": IMAGES_SCHEMA,
+    "sentences": SENTENCES_SCHEMA,
+    "runs": RUNS_SCHEMA,
+}
+
+
+def schema_for(table: str) -> T.StructType | None:
+    if table.endswith("_rejects"):
+        return REJECTS_SCHEMA
+    return TABLE_SCHEMAS.get(table)
+
+
+def describe_schema_difference(expected: T.StructType, actual: T.StructType) -> str:
+    """Human-readable difference, for schema-drift errors."""
+    exp = {f.name: f.dataType.simpleString() for f in expected.fields}
+    act = {f.name: f.dataType.simpleString() for f in actual.fields}
+    parts = []
+    missing = [n for n in exp if n not in act]
+    extra = [n for n in act if n not in exp]
+    changed = [f"{n}: {exp[n]} -> {act[n]}" for n in exp if n in act and exp[n] != act[n]]
+    if missing:
+        parts.append(f"missing columns {missing}")
+    if extra:
+        parts.append(f"extra columns {extra}")
+    if changed:
+        parts.append(f"changed types {changed}")
+    if not parts and list(exp) != list(act):
+        parts.append(f"column order {list(exp)} vs {list(act)}")
+    return "; ".join(parts) or "no difference"
