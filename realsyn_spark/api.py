@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from functools import cached_property
 from typing import Any
 
@@ -26,6 +27,13 @@ class Pipeline:
         cls, profile: str = "local", overrides: list[str] | None = None, **kwargs: Any
     ) -> Pipeline:
         return cls(load_config(profile, overrides), **kwargs)
+
+    @classmethod
+    def from_env(cls, **kwargs: Any) -> Pipeline:
+        """Profile from $REALSYN_PROFILE (default local), overrides from $REALSYN_SET
+        (``;``-separated KEY=VALUE): how notebooks and jobs pick their config."""
+        overrides = [o for o in os.environ.get("REALSYN_SET", "").split(";") if o.strip()]
+        return cls.from_profile(os.environ.get("REALSYN_PROFILE", "local"), overrides, **kwargs)
 
     @cached_property
     def spark(self) -> SparkSession:

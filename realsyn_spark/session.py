@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -59,6 +60,8 @@ def get_spark(config: SparkConfig) -> SparkSession:
     for key, value in settings.items():
         builder = builder.config(key, value)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Workers must run this interpreter (the one with our packages), not python3 on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("REALSYN_SPARK_LOG_LEVEL", "ERROR"))
     logging.getLogger("py4j").setLevel(logging.WARNING)

@@ -35,7 +35,8 @@ from realsyn_spark.ids import bytes_id, content_id
 from realsyn_spark.stage import Accounting, Stage, StageOutput, register_stage
 from realsyn_spark.tables import DOCUMENTS_SCHEMA, IMAGES_SCHEMA, SENTENCES_SCHEMA
 
-HTML_GLOB = "*.{html,htm,xhtml}"
+HTML_SUFFIXES = (".html", ".htm", ".xhtml")
+HTML_FILES_PER_TASK = 64
 
 RAW_SCHEMA = T.StructType(
     [
@@ -79,6 +80,28 @@ LOADED_SCHEMA = T.StructType(
 def _local_path(uri: str) -> str:
     parsed = urlparse(uri)
     return unquote(parsed.path) if parsed.scheme == "file" else uri
+
+
+def list_html_files(root: str) -> list[tuple[str, int, int]]:
+    """(path, size, mtime_ns) of every HTML page under ``root``, sorted by path."""
+    found = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            if name.lower().endswith(HTML_SUFFIXES):
+                path = os.path.join(folder, name)
+                stat = os.stat(path)
+                found.append((path, stat.st_size, stat.st_mtime_ns))
+    return sorted(found)
+
+
+def _html_root(src: SourceConfig, index: int) -> str:
+    root = str(Path(_local_path(src.path)).resolve())
+    if not Path(root).is_dir():
+        raise FileNotFoundError(
+            f"ingest.sources[{index}]: folder {root} does not exist"
+            + (" (run `realsyn setup` to fetch the sample corpus)" if "sample" in root else "")
+        )
+    return root
 
 
 # --------------------------------------------------------------------------- executor code
@@ -288,16 +311,13 @@ class IngestStage(Stage):
     def _read_source(self, spark: SparkSession, src: SourceConfig, index: int) -> DataFrame:
         name = src.name or f"source{index}"
         if src.kind == "html_dir":
-            root = str(Path(_local_path(src.path)).resolve())
-            if not Path(root).is_dir():
-                raise FileNotFoundError(f"ingest.sources[{index}]: folder {root} does not exist")
-            listing = (
-                spark.read.format("binaryFile")
-                .option("recursiveFileLookup", "true")
-                .option("pathGlobFilter", HTML_GLOB)
-                .load(root)
-                .select("path")
-            )
+            root = _html_root(src, index)
+            # Listed here rather than with Spark's binaryFile source, which silently skips
+            # zero-length files; an empty page must reach the rejects table.
+            paths = [(str(p),) for p, _, _ in list_html_files(root)]
+            listing = spark.createDataFrame(paths, "path string")
+            if paths:
+                listing = listing.repartition(max(1, len(paths) // HTML_FILES_PER_TASK))
             return listing.select(
                 F.lit(name).alias("source"),
                 F.lit(src.kind).alias("kind"),
@@ -354,19 +374,18 @@ class IngestStage(Stage):
     def external_fingerprint(self, spark: SparkSession) -> str | None:
         """Order-independent hash of every source file's path, size and mtime."""
         parts = []
-        for src in self._sources():
-            glob = HTML_GLOB if src.kind == "html_dir" else "*"
-            path = (
-                str(Path(_local_path(src.path)).resolve()) if src.kind == "html_dir" else src.path
-            )
-            listing = (
+        for index, src in enumerate(self._sources()):
+            if src.kind == "html_dir":
+                listing = list_html_files(_html_root(src, index))
+                parts.append(f"{src.kind}:{src.path}:" + content_id(*(repr(f) for f in listing)))
+                continue
+            files = (
                 spark.read.format("binaryFile")
                 .option("recursiveFileLookup", "true")
-                .option("pathGlobFilter", glob)
-                .load(path)
+                .load(src.path)
                 .select(F.xxhash64("path", "length", "modificationTime").alias("h"))
             )
-            row = listing.agg(
+            row = files.agg(
                 F.count("h").alias("n"), F.sum(F.col("h").cast("decimal(38,0)")).alias("s")
             ).first()
             parts.append(f"{src.kind}:{src.path}:{row['n']}:{row['s']}")
