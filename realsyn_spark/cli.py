@@ -23,6 +23,7 @@ EPILOG = textwrap.dedent(
       realsyn run ingest --force             # redo one stage
       realsyn tables
       realsyn sql "SELECT reason, count(*) FROM rejects GROUP BY reason"
+      realsyn funnel --plot funnel.png
       realsyn show-config --profile paper --set text_clustering.num_clusters=1000
       spark-submit realsyn_spark/__main__.py run --all --profile emr
     """
@@ -84,6 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", help='e.g. "SELECT count(*) FROM sentences"')
     p.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    p = sub.add_parser(
+        "funnel",
+        help="rows in/kept/rejected per step, in the paper's funnel shape",
+        description="Per stage: rows in, kept, rejected per reason (from the runs table). "
+        "--plot writes a PNG chart.",
+    )
+    _common(p)
+    p.add_argument("--plot", metavar="PNG", help="also write a chart to this PNG file")
 
     p = sub.add_parser("history", help="versions of one table (newest first)")
     _common(p)
@@ -178,8 +188,30 @@ def cmd_tables(args: argparse.Namespace) -> int:
 def cmd_sql(args: argparse.Namespace) -> int:
     pipeline = _pipeline(_config(args), args.quiet)
     df = pipeline.sql(args.query)
+    # The user's query may return a whole table: print at most --limit rows.
     rows = [list(r) for r in df.limit(args.limit).collect()]
     _print_rows(df.columns, rows, args.format)
+    return 0
+
+
+def cmd_funnel(args: argparse.Namespace) -> int:
+    from realsyn_spark.funnel import funnel, plot_funnel
+
+    pipeline = _pipeline(_config(args), args.quiet)
+    steps = funnel(pipeline.store)
+    if not steps:
+        print("no finished stages yet; run `realsyn run --all`")
+        return 0
+    rows = []
+    for step in steps:
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(step.rejected_by_reason.items()))
+        rows.append(
+            [step.chain, step.label, step.rows_in, step.rows_kept, step.rows_rejected, reasons]
+        )
+    _print_rows(["chain", "step", "in", "kept", "rejected", "rejected by reason"], rows)
+    if args.plot:
+        plot_funnel(steps, args.plot)
+        print(f"chart written to {args.plot}")
     return 0
 
 
@@ -201,12 +233,18 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
+    from realsyn_spark.models.assets import AssetError, install_gpt2_tokenizer
     from realsyn_spark.punkt_models import install_punkt_tab
     from realsyn_spark.sample_corpus import prepare_sample_corpus
 
     config = _config(args)
     path = install_punkt_tab(config.ingest.language)
     print(f"NLTK punkt model ({config.ingest.language}): {path}")
+    try:
+        print(f"GPT-2 tokenizer (tiny test models): {install_gpt2_tokenizer(config.models.dir)}")
+    except AssetError as exc:
+        # Only the random-weight test/benchmark models need it; say so and go on.
+        print(f"warning: {exc}", file=sys.stderr)
     if not args.no_sample_corpus:
         prepare_sample_corpus(config.sample_corpus)
     return 0
@@ -218,6 +256,7 @@ COMMANDS = {
     "show-config": cmd_show_config,
     "tables": cmd_tables,
     "sql": cmd_sql,
+    "funnel": cmd_funnel,
     "history": cmd_history,
     "setup": cmd_setup,
 }

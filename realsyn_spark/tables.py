@@ -66,6 +66,85 @@ SENTENCES_SCHEMA = T.StructType(
     ]
 )
 
+IMAGES_FILTERED_SCHEMA = T.StructType(
+    [*IMAGES_SCHEMA.fields, T.StructField("mode", T.StringType())]  # Pillow mode: RGB, P, CMYK...
+)
+
+IMAGES_UNIQUE_SCHEMA = T.StructType(
+    [
+        *IMAGES_FILTERED_SCHEMA.fields,
+        T.StructField("phash", T.LongType()),
+        # Lineage: every occurrence this image stands for (itself and its duplicates).
+        T.StructField("num_occurrences", T.LongType()),
+        T.StructField("doc_ids", T.ArrayType(T.StringType())),
+    ]
+)
+
+IMAGE_DUPLICATES_SCHEMA = T.StructType(
+    [
+        T.StructField("image_id", T.StringType()),
+        T.StructField("doc_id", T.StringType()),
+        T.StructField("position", T.IntegerType()),
+        T.StructField("source_url", T.StringType()),
+        # The kept image this occurrence collapses to.
+        T.StructField("representative_id", T.StringType()),
+        # exact (same bytes) | perceptual (phash within the distance) | semantic
+        T.StructField("method", T.StringType()),
+        T.StructField("distance", T.DoubleType()),
+    ]
+)
+
+_SENTENCE_BASE = [
+    T.StructField("sentence_id", T.StringType()),
+    T.StructField("doc_id", T.StringType()),
+    T.StructField("position", T.IntegerType()),
+    T.StructField("sentence_index", T.IntegerType()),
+    T.StructField("text", T.StringType()),
+]
+
+SENTENCES_QUALITY_SCHEMA = T.StructType(
+    [
+        *_SENTENCE_BASE,
+        T.StructField("num_words", T.IntegerType()),
+        T.StructField("cat_complexity", T.IntegerType()),
+        T.StructField("cat_actions", T.IntegerType()),
+    ]
+)
+
+SENTENCES_SEMANTIC_SCHEMA = T.StructType(
+    [
+        *SENTENCES_QUALITY_SCHEMA.fields,
+        T.StructField("entropy", T.DoubleType()),
+        T.StructField("perplexity", T.DoubleType()),
+    ]
+)
+
+SENTENCES_UNIQUE_SCHEMA = T.StructType(
+    [
+        *SENTENCES_SEMANTIC_SCHEMA.fields,
+        T.StructField("num_occurrences", T.LongType()),
+        T.StructField("doc_ids", T.ArrayType(T.StringType())),
+    ]
+)
+
+SENTENCE_DUPLICATES_SCHEMA = T.StructType(
+    [
+        T.StructField("sentence_id", T.StringType()),
+        T.StructField("doc_id", T.StringType()),
+        T.StructField("representative_id", T.StringType()),
+        T.StructField("method", T.StringType()),
+        T.StructField("distance", T.DoubleType()),
+    ]
+)
+
+WORD_FREQUENCIES_SCHEMA = T.StructType(
+    [
+        T.StructField("word", T.StringType()),
+        T.StructField("count", T.LongType()),
+        T.StructField("probability", T.DoubleType()),
+    ]
+)
+
 ACCOUNTING_TYPE = T.StructType(
     [
         T.StructField("entity", T.StringType()),
@@ -100,6 +179,14 @@ TABLE_SCHEMAS: dict[str, T.StructType] = {
     "images": IMAGES_SCHEMA,
     "sentences": SENTENCES_SCHEMA,
     "runs": RUNS_SCHEMA,
+    "images_filtered": IMAGES_FILTERED_SCHEMA,
+    "images_unique": IMAGES_UNIQUE_SCHEMA,
+    "image_duplicates": IMAGE_DUPLICATES_SCHEMA,
+    "sentences_quality": SENTENCES_QUALITY_SCHEMA,
+    "sentences_semantic": SENTENCES_SEMANTIC_SCHEMA,
+    "word_frequencies": WORD_FREQUENCIES_SCHEMA,
+    "sentences_unique": SENTENCES_UNIQUE_SCHEMA,
+    "sentence_duplicates": SENTENCE_DUPLICATES_SCHEMA,
 }
 
 

@@ -27,9 +27,14 @@ def small_store(spark, tmp_path_factory):
         'It purrs loudly.</p><img src="img/cat.png"><p>The end of the page.</p></body></html>'
     )
     (html / "broken.html").write_bytes(b"\xff\xfe not utf-8")
+    models = Path(__file__).resolve().parent.parent / "data" / "models"
     overrides = [
         f"storage.root={tmp / 'delta'}",
         f"ingest.sources=[{{kind: html_dir, path: '{html}', name: fixture}}]",
+        f"models.dir={models}",
+        "sentence_semantic.perplexity.model=tiny-gpt2-random",
+        "sentence_semantic.perplexity.max=1e12",
+        "sentence_semantic.entropy_min=0",
     ]
     assert main(["run", "--all", "-q", *sum((["--set", o] for o in overrides), [])]) == 0
     return overrides
@@ -43,7 +48,16 @@ def test_tables_lists_versions_and_rows(small_store, capsys):
     assert main(["tables", *_args(small_store)]) == 0
     out = capsys.readouterr().out
     lines = {line.split("|")[0].strip(): line for line in out.splitlines()}
-    assert {"documents", "images", "sentences", "ingest_rejects", "runs"} <= set(lines)
+    assert {
+        "documents",
+        "images",
+        "sentences",
+        "ingest_rejects",
+        "runs",
+        "images_unique",
+        "sentences_unique",
+        "word_frequencies",
+    } <= set(lines)
     assert lines["documents"].split("|")[2].strip() == "1"
     assert lines["ingest_rejects"].split("|")[2].strip() == "1"
 
@@ -53,7 +67,7 @@ def test_sql_sees_every_table_and_the_rejects_view(small_store, capsys):
         main(
             [
                 "sql",
-                "SELECT reason, count(*) AS n FROM rejects GROUP BY reason",
+                "SELECT reason, count(*) AS n FROM rejects WHERE stage = 'ingest' GROUP BY reason",
                 "--format",
                 "json",
                 *_args(small_store),
@@ -79,12 +93,41 @@ def test_sql_sees_every_table_and_the_rejects_view(small_store, capsys):
 
 
 def test_second_run_skips_and_history_shows_versions(small_store, capsys):
-    assert main(["run", "ingest", *_args(small_store)]) == 0
+    assert main(["run", "--all", *_args(small_store)]) == 0
     captured = capsys.readouterr()
     assert "ingest: skipped" in captured.out
+    assert "sentence_dedup: skipped" in captured.out
     assert "up to date" in captured.err
     assert main(["history", "documents", *_args(small_store)]) == 0
     assert "ingest" in capsys.readouterr().out
+
+
+def test_funnel_command_prints_steps_and_plots(small_store, capsys, tmp_path):
+    png = tmp_path / "funnel.png"
+    assert main(["funnel", "--plot", str(png), *_args(small_store)]) == 0
+    out = capsys.readouterr().out
+    for step in (
+        "image extraction",
+        "image quality filter",
+        "sentence quality filter",
+        "sentence semantic filter",
+        "sentence dedup",
+    ):
+        assert step in out
+    assert png.stat().st_size > 1000
+    assert (
+        main(
+            [
+                "sql",
+                "SELECT stage, rows_in FROM funnel ORDER BY stage",
+                "--format",
+                "csv",
+                *_args(small_store),
+            ]
+        )
+        == 0
+    )
+    assert "sentence_quality," in capsys.readouterr().out
 
 
 def test_run_needs_stage_names_or_all(capsys):

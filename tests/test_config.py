@@ -15,11 +15,11 @@ def test_every_profile_loads_and_validates(profile):
 def test_paper_profile_carries_the_papers_models_and_numbers():
     config = load_config("paper")
     assert config.embedding.clip.name == "EVA02-E-14-plus"
-    assert config.sentence_filter.perplexity_model == "gpt2-large"
+    assert config.sentence_semantic.perplexity.model == "gpt2-large"
     assert config.text_clustering.num_clusters == 2_000_000
     assert config.balance.image_clusters == 1_000_000
     assert config.balance.caps == [20, 35, 180]
-    assert (config.sentence_filter.min_words, config.sentence_filter.max_words) == (3, 81)
+    assert (config.sentence_quality.min_words, config.sentence_quality.max_words) == (3, 81)
     assert config.image_filter.min_side_px == 100
 
 
@@ -40,7 +40,7 @@ def test_cluster_profiles_use_native_delta_and_gpu_executors():
         ("ingest.fetch.retries=abc", "ingest.fetch.retries: expected an integer"),
         ("storage.backend=parquet", "storage.backend: 'parquet' is not one of"),
         ("embedding.image_dedup_threshold=1.5", "embedding.image_dedup_threshold: 1.5 is above"),
-        ("sentence_filter.min_words=90", "sentence_filter.min_words (90) > "),
+        ("sentence_quality.min_words=90", "sentence_quality.min_words (90) > "),
         ("ingest.sources=[{kind: html_dir, pth: x}]", "unknown config key ingest.sources[0].pth"),
         ("ingest.fetch.enabled=maybe", "ingest.fetch.enabled: expected true/false"),
     ],

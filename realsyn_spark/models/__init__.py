@@ -1,0 +1,1 @@
+"""Model registries and per-worker loaders (imported on executors, inside UDFs)."""

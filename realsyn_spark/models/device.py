@@ -1,0 +1,29 @@
+"""Which torch device a Spark task should use (spark-rapids-ml style)."""
+
+from __future__ import annotations
+
+
+def task_device(preference: str = "auto") -> str:
+    """The GPU Spark assigned to this task, else cuda:0 when one is visible, else CPU.
+
+    Under ``spark.task.resource.gpu.amount`` Spark hands each task GPU addresses through
+    TaskContext; using that address (not always cuda:0) keeps tasks sharing an executor
+    on the GPUs the scheduler gave them.
+    """
+    import torch
+
+    if preference == "cpu" or not torch.cuda.is_available():
+        if preference == "cuda":
+            raise RuntimeError("models.device=cuda but no CUDA device is visible to this task")
+        return "cpu"
+    try:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        if context is not None:
+            gpus = context.resources().get("gpu")
+            if gpus is not None and gpus.addresses:
+                return f"cuda:{int(gpus.addresses[0])}"
+    except Exception:  # noqa: BLE001 - outside a Spark task (driver, tests)
+        pass
+    return "cuda:0"
