@@ -1,7 +1,8 @@
 """Connected components of a duplicate graph, three interchangeable ways.
 
 * ``graphframes`` - GraphFrames' ``connectedComponents`` when its jar is on the classpath
-  (clusters: ``--packages io.graphframes:graphframes-spark4_2.13:0.9.3``).
+  (clusters: ``--packages io.graphframes:graphframes-spark4_2.13:0.10.0`` plus the
+  ``graphframes-py`` Python package).
 * ``local`` - edges collected to the driver and solved with scipy, when there are at most
   ``local_edge_limit`` of them (duplicate graphs are usually tiny next to the corpus).
 * ``spark`` - large-star / small-star (Kiveris et al., "Connected Components in MapReduce

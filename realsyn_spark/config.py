@@ -131,16 +131,10 @@ class ImageFilterConfig:
 @dataclass
 class ImageDedupConfig:
     # 64-bit DCT perceptual hash; images within this Hamming distance are duplicates.
-    phash_max_distance: int = field(default=10, metadata=_range(0, 16))
+    phash_max_distance: int = field(default=6, metadata=_range(0, 16))
     # Hash buckets larger than this (degenerate hashes: blank or flat images) are not
     # expanded into pairs; their members still dedup on exact bytes.
     max_bucket_size: int = field(default=2_000, metadata=_range(2))
-
-
-@dataclass
-class ModelConfig:
-    name: str = ""
-    pretrained: str = ""
 
 
 @dataclass
@@ -174,10 +168,26 @@ class SentenceSemanticConfig:
 
 @dataclass
 class EmbeddingConfig:
-    clip: ModelConfig = field(default_factory=lambda: ModelConfig("offline-minilm-effnet", ""))
-    batch_size: int = field(default=64, metadata=_range(1))
-    image_dedup_threshold: float = field(default=0.9, metadata=_range(0, 1))
-    sentence_dedup_threshold: float = field(default=0.95, metadata=_range(0, 1))
+    # A registered embedder (realsyn_spark.models.embedders) or any open_clip model name.
+    model: str = "offline-minilm-effnet"
+    # open_clip pretrained tag (e.g. laion2b_s9b_b144k); empty: random init / not used.
+    pretrained: str = ""
+    batch_size: int = field(default=32, metadata=_range(1))
+
+
+@dataclass
+class SemanticDedupConfig:
+    # Cosine similarity at or above which two items are near-duplicates. Images: 0.9, the
+    # RealSyn group's DanQing setting; sentences: 0.95 (see README).
+    image_threshold: float = field(default=0.9, metadata=_range(-1, 1))
+    sentence_threshold: float = field(default=0.95, metadata=_range(-1, 1))
+    # Items are split by k-means into partitions of about this many rows; pairs are only
+    # searched inside a partition. Each item joins its `probes` nearest partitions so
+    # near-duplicates on a boundary still meet.
+    partition_rows: int = field(default=2_000, metadata=_range(2))
+    probes: int = field(default=2, metadata=_range(1))
+    train_sample: int = field(default=200_000, metadata=_range(1))
+    iterations: int = field(default=20, metadata=_range(1))
 
 
 @dataclass
@@ -217,6 +227,7 @@ class PipelineConfig:
     sentence_quality: SentenceQualityConfig = field(default_factory=SentenceQualityConfig)
     sentence_semantic: SentenceSemanticConfig = field(default_factory=SentenceSemanticConfig)
     embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    semantic_dedup: SemanticDedupConfig = field(default_factory=SemanticDedupConfig)
     text_clustering: TextClusteringConfig = field(default_factory=TextClusteringConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
     balance: BalanceConfig = field(default_factory=BalanceConfig)

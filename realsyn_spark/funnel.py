@@ -17,9 +17,17 @@ FUNNEL_STEPS: list[tuple[str, str, str, str, str]] = [
     ("images", "ingest", "image", "image extraction", "118M docs -> 336M"),
     ("images", "image_filter", "image", "image quality filter", "336M -> 285M"),
     ("images", "image_dedup", "image", "image dedup (exact + perceptual)", "285M -> 198M"),
+    ("images", "image_semantic_dedup", "image", "image dedup (semantic)", "(in the above)"),
     ("sentences", "sentence_quality", "sentence", "sentence quality filter", "2.13B -> 1.82B"),
     ("sentences", "sentence_semantic", "sentence", "sentence semantic filter", "1.82B -> 1.16B"),
-    ("sentences", "sentence_dedup", "sentence", "sentence dedup", "1.16B -> 0.84B"),
+    ("sentences", "sentence_dedup", "sentence", "sentence dedup (exact)", "1.16B -> 0.84B"),
+    (
+        "sentences",
+        "sentence_semantic_dedup",
+        "sentence",
+        "sentence dedup (semantic)",
+        "(in the above)",
+    ),
 ]
 
 FUNNEL_VIEW_SQL = """

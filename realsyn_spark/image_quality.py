@@ -24,6 +24,9 @@ def phash64(image: Image.Image) -> int:
     Stable under re-encoding and resizing, tolerant of small crops."""
     from scipy.fft import dctn
 
+    if image.mode == "P":
+        # Palette images with transparency: go through RGBA (what Pillow asks for).
+        image = image.convert("RGBA")
     grey = image.convert("L").resize((32, 32), Image.Resampling.LANCZOS)
     coefficients = dctn(np.asarray(grey, dtype=np.float64), norm="ortho")[:8, :8].flatten()
     bits = coefficients > np.median(coefficients[1:])

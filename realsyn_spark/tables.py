@@ -145,6 +145,15 @@ WORD_FREQUENCIES_SCHEMA = T.StructType(
     ]
 )
 
+EMBEDDINGS_SCHEMA = T.StructType(
+    [
+        T.StructField("id", T.StringType()),
+        T.StructField("model", T.StringType()),
+        # L2-normalised float32 vector.
+        T.StructField("embedding", T.ArrayType(T.FloatType())),
+    ]
+)
+
 ACCOUNTING_TYPE = T.StructType(
     [
         T.StructField("entity", T.StringType()),
@@ -187,6 +196,12 @@ TABLE_SCHEMAS: dict[str, T.StructType] = {
     "word_frequencies": WORD_FREQUENCIES_SCHEMA,
     "sentences_unique": SENTENCES_UNIQUE_SCHEMA,
     "sentence_duplicates": SENTENCE_DUPLICATES_SCHEMA,
+    "image_embeddings": EMBEDDINGS_SCHEMA,
+    "sentence_embeddings": EMBEDDINGS_SCHEMA,
+    "images_deduped": IMAGES_UNIQUE_SCHEMA,
+    "sentences_deduped": SENTENCES_UNIQUE_SCHEMA,
+    "image_semantic_duplicates": IMAGE_DUPLICATES_SCHEMA,
+    "sentence_semantic_duplicates": SENTENCE_DUPLICATES_SCHEMA,
 }
 
 

@@ -14,7 +14,8 @@ def test_every_profile_loads_and_validates(profile):
 
 def test_paper_profile_carries_the_papers_models_and_numbers():
     config = load_config("paper")
-    assert config.embedding.clip.name == "EVA02-E-14-plus"
+    assert config.embedding.model == "EVA02-E-14-plus"
+    assert config.semantic_dedup.image_threshold == 0.9
     assert config.sentence_semantic.perplexity.model == "gpt2-large"
     assert config.text_clustering.num_clusters == 2_000_000
     assert config.balance.image_clusters == 1_000_000
@@ -39,7 +40,7 @@ def test_cluster_profiles_use_native_delta_and_gpu_executors():
         ("ingest.fetch.retries=-1", "ingest.fetch.retries: -1 is below the minimum 0"),
         ("ingest.fetch.retries=abc", "ingest.fetch.retries: expected an integer"),
         ("storage.backend=parquet", "storage.backend: 'parquet' is not one of"),
-        ("embedding.image_dedup_threshold=1.5", "embedding.image_dedup_threshold: 1.5 is above"),
+        ("semantic_dedup.image_threshold=1.5", "semantic_dedup.image_threshold: 1.5 is above"),
         ("sentence_quality.min_words=90", "sentence_quality.min_words (90) > "),
         ("ingest.sources=[{kind: html_dir, pth: x}]", "unknown config key ingest.sources[0].pth"),
         ("ingest.fetch.enabled=maybe", "ingest.fetch.enabled: expected true/false"),

@@ -68,7 +68,7 @@ def _image_rows() -> tuple[list[tuple], dict[str, set[str]]]:
                 0,
                 _encode(
                     photo.crop(
-                        (int(w * 0.02), int(h * 0.02), int(w * 0.98), int(h * 0.98))
+                        (int(w * 0.015), int(h * 0.015), int(w * 0.985), int(h * 0.985))
                     ).convert("RGB"),
                     "PNG",
                 ),

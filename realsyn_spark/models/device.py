@@ -27,3 +27,19 @@ def task_device(preference: str = "auto") -> str:
     except Exception:  # noqa: BLE001 - outside a Spark task (driver, tests)
         pass
     return "cuda:0"
+
+
+def task_cpu_threads() -> int:
+    """CPU threads for torch in this task: the task's CPUs (spark.task.cpus), not the
+    machine's, so parallel tasks on one executor do not oversubscribe its cores."""
+    import os
+
+    try:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        if context is not None:
+            return max(1, int(context.cpus()))
+    except Exception:  # noqa: BLE001 - outside Spark
+        pass
+    return max(1, os.cpu_count() or 1)

@@ -2,9 +2,13 @@
 
 from realsyn_spark.stages import (  # noqa: F401
     image_dedup,
+    image_embedding,
     image_filter,
+    image_semantic_dedup,
     ingest,
     sentence_dedup,
+    sentence_embedding,
     sentence_quality,
     sentence_semantic,
+    sentence_semantic_dedup,
 )

@@ -34,19 +34,6 @@ PERPLEXITY_SCHEMA = T.StructType(
 )
 
 
-def _worker_threads() -> int:
-    """CPU threads for torch in this task: the task's CPUs, not the whole machine."""
-    try:
-        from pyspark import TaskContext
-
-        context = TaskContext.get()
-        if context is not None:
-            return max(1, int(context.cpus()))
-    except Exception:  # noqa: BLE001 - outside Spark
-        pass
-    return max(1, (os.cpu_count() or 1))
-
-
 def score_perplexity(
     batches: Iterator[pd.DataFrame],
     spec: CausalLMSpec,
@@ -58,11 +45,11 @@ def score_perplexity(
     import torch
 
     from realsyn_spark.models.causal_lm import load_causal_lm, perplexities
-    from realsyn_spark.models.device import task_device
+    from realsyn_spark.models.device import task_cpu_threads, task_device
 
     device = task_device(device_preference)
     if device == "cpu":
-        torch.set_num_threads(_worker_threads())
+        torch.set_num_threads(task_cpu_threads())
     model, tokenizer = load_causal_lm(spec, models_dir, device)
     for batch in batches:
         scores = perplexities(
