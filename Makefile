@@ -23,6 +23,8 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/realsyn setup
 	$(BIN)/realsyn run --all
+	$(BIN)/realsyn export --format realsyn-parquet
+	$(BIN)/realsyn export --format webdataset
 	$(BIN)/realsyn tables
 
 test: setup

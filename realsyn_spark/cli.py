@@ -24,6 +24,7 @@ EPILOG = textwrap.dedent(
       realsyn tables
       realsyn sql "SELECT reason, count(*) FROM rejects GROUP BY reason"
       realsyn funnel --plot funnel.png
+      realsyn export --format realsyn-parquet --out data/export/realsyn
       realsyn show-config --profile paper --set text_clustering.num_clusters=1000
       spark-submit realsyn_spark/__main__.py run --all --profile emr
     """
@@ -94,6 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(p)
     p.add_argument("--plot", metavar="PNG", help="also write a chart to this PNG file")
+
+    p = sub.add_parser(
+        "export",
+        help="write the pairs as RealSyn's released parquet or WebDataset shards",
+        description="realsyn-parquet: columns raw_image_url, text1, text2, text3, syn_text "
+        "(img2dataset --url_col raw_image_url --caption_col text1). webdataset: tar shards "
+        "of jpg + txt (text1) + json (other texts) for open_clip.",
+    )
+    _common(p)
+    p.add_argument("--format", required=True, choices=("realsyn-parquet", "webdataset"))
+    p.add_argument("--out", help="output folder (default: export.out/<format>)")
+    p.add_argument(
+        "--tokenized",
+        action="store_true",
+        help="realsyn-parquet: lower-cased, word-tokenised texts as in the released data",
+    )
 
     p = sub.add_parser("history", help="versions of one table (newest first)")
     _common(p)
@@ -215,6 +232,32 @@ def cmd_funnel(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from realsyn_spark import export
+
+    config = _config(args)
+    out = args.out or f"{config.export.out}/{args.format}"
+    pipeline = _pipeline(config, args.quiet)
+    pairs = pipeline.table("pairs")
+    if args.format == "realsyn-parquet":
+        rows = export.realsyn_parquet(pairs, out, config.export.rows_per_file, args.tokenized)
+        print(f"wrote {rows} pairs to {out} (columns: {', '.join(export.RELEASED_COLUMNS)})")
+        return 0
+    if args.tokenized:
+        print("realsyn export: --tokenized applies to realsyn-parquet only", file=sys.stderr)
+        return 2
+    shards = export.webdataset(
+        pairs,
+        pipeline.table("images_deduped"),
+        out,
+        config.export.samples_per_shard,
+        config.export.jpeg_quality,
+    )
+    total = sum(s[1] for s in shards)
+    print(f"wrote {total} samples in {len(shards)} shards to {out}")
+    return 0
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     pipeline = _pipeline(_config(args), args.quiet)
     rows = []
@@ -257,6 +300,7 @@ COMMANDS = {
     "tables": cmd_tables,
     "sql": cmd_sql,
     "funnel": cmd_funnel,
+    "export": cmd_export,
     "history": cmd_history,
     "setup": cmd_setup,
 }

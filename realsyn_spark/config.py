@@ -192,15 +192,32 @@ class SemanticDedupConfig:
 
 @dataclass
 class TextClusteringConfig:
-    num_clusters: int = field(default=64, metadata=_range(1))
-    train_sample: int = field(default=100_000, metadata=_range(1))
+    # 0: one cluster per `sentences_per_cluster` sentences (the paper: 0.84B / 2M = ~420).
+    num_clusters: int = field(default=0, metadata=_range(0))
+    sentences_per_cluster: int = field(default=420, metadata=_range(1))
+    train_sample: int = field(default=200_000, metadata=_range(1))
     iterations: int = field(default=20, metadata=_range(1))
+    # Above this many clusters: two-level k-means and IVF assignment (see clustering.py).
+    two_level_above: int = field(default=65_536, metadata=_range(1))
+    nprobe: int = field(default=16, metadata=_range(1))
 
 
 @dataclass
 class RetrievalConfig:
     top_k: int = field(default=3, metadata=_range(1))
-    probe_clusters: int = field(default=2, metadata=_range(1))
+    # Nearest cluster centres searched per image; more are added while the probed
+    # clusters hold fewer than top_k sentences, up to max_probe_clusters.
+    probe_clusters: int = field(default=1, metadata=_range(1))
+    max_probe_clusters: int = field(default=32, metadata=_range(1))
+
+
+@dataclass
+class ExportConfig:
+    out: str = "data/export"
+    # realsyn-parquet: rows per parquet file; webdataset: samples per tar shard.
+    rows_per_file: int = field(default=100_000, metadata=_range(1))
+    samples_per_shard: int = field(default=1_000, metadata=_range(1))
+    jpeg_quality: int = field(default=95, metadata=_range(1, 100))
 
 
 @dataclass
@@ -230,6 +247,7 @@ class PipelineConfig:
     semantic_dedup: SemanticDedupConfig = field(default_factory=SemanticDedupConfig)
     text_clustering: TextClusteringConfig = field(default_factory=TextClusteringConfig)
     retrieval: RetrievalConfig = field(default_factory=RetrievalConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     balance: BalanceConfig = field(default_factory=BalanceConfig)
 
     def to_dict(self) -> dict[str, Any]:

@@ -252,7 +252,15 @@ class Runner:
                     .count()
                     .collect()
                 }
-            account = EntityAccount(acc.entity, rows_in, staged[acc.kept_table].num_rows, by_reason)
+                kept = staged[acc.kept_table].num_rows
+                if acc.kept_distinct:
+                    kept = (
+                        self.store.read_staged(staged[acc.kept_table])
+                        .select(acc.kept_distinct)
+                        .distinct()
+                        .count()
+                    )
+            account = EntityAccount(acc.entity, rows_in, kept, by_reason)
             if account.rows_kept + account.rows_rejected != account.rows_in:
                 raise AccountingError(
                     f"stage {stage.name!r}, entity {acc.entity!r}: {account.rows_in} rows in but "

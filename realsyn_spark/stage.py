@@ -32,6 +32,9 @@ class Accounting:
     kept_table: str
     # Rejects of this entity are the rows of the stage's rejects table with this entity.
     rejects_table: str
+    # When the kept table has several rows per entity (e.g. k retrievals per image):
+    # count distinct values of this column instead of rows.
+    kept_distinct: str | None = None
 
 
 @dataclass

@@ -154,6 +154,56 @@ EMBEDDINGS_SCHEMA = T.StructType(
     ]
 )
 
+TEXT_CLUSTERS_SCHEMA = T.StructType(
+    [
+        T.StructField("cluster_id", T.IntegerType()),
+        T.StructField("centroid", T.ArrayType(T.FloatType())),
+        T.StructField("num_sentences", T.LongType()),
+        # Two-level k-means: the coarse cell (IVF list) the centroid belongs to, else null.
+        T.StructField("coarse_cell", T.IntegerType()),
+    ]
+)
+
+SENTENCE_CLUSTERS_SCHEMA = T.StructType(
+    [
+        T.StructField("sentence_id", T.StringType()),
+        T.StructField("cluster_id", T.IntegerType()),
+        T.StructField("similarity", T.DoubleType()),
+    ]
+)
+
+RETRIEVALS_SCHEMA = T.StructType(
+    [
+        T.StructField("image_id", T.StringType()),
+        T.StructField("rank", T.IntegerType()),
+        T.StructField("sentence_id", T.StringType()),
+        T.StructField("score", T.DoubleType()),
+        T.StructField("cluster_id", T.IntegerType()),
+        # The document the sentence came from (any document of the corpus).
+        T.StructField("doc_id", T.StringType()),
+    ]
+)
+
+PAIRS_SCHEMA = T.StructType(
+    [
+        T.StructField("image_id", T.StringType()),
+        T.StructField("image_url", T.StringType()),
+        T.StructField("image_doc_id", T.StringType()),
+        *[
+            T.StructField(f"text{i}{suffix}", dtype)
+            for i in (1, 2, 3)
+            for suffix, dtype in (
+                ("", T.StringType()),
+                ("_score", T.DoubleType()),
+                ("_doc_id", T.StringType()),
+                ("_sentence_id", T.StringType()),
+            )
+        ],
+        # Filled by the generation stage (LLM fusion of text1, caption and tags).
+        T.StructField("syn_text", T.StringType()),
+    ]
+)
+
 ACCOUNTING_TYPE = T.StructType(
     [
         T.StructField("entity", T.StringType()),
@@ -202,6 +252,10 @@ TABLE_SCHEMAS: dict[str, T.StructType] = {
     "sentences_deduped": SENTENCES_UNIQUE_SCHEMA,
     "image_semantic_duplicates": IMAGE_DUPLICATES_SCHEMA,
     "sentence_semantic_duplicates": SENTENCE_DUPLICATES_SCHEMA,
+    "text_clusters": TEXT_CLUSTERS_SCHEMA,
+    "sentence_clusters": SENTENCE_CLUSTERS_SCHEMA,
+    "retrievals": RETRIEVALS_SCHEMA,
+    "pairs": PAIRS_SCHEMA,
 }
 
 

