@@ -180,11 +180,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _config(args)
     names = None if args.all else args.stages
     ordered_stages(names)  # unknown names fail here, before Spark starts
+    _check_models(config)
     pipeline = _pipeline(config, args.quiet)
     records = pipeline.run(names, force=args.force)
     for record in records:
         print(f"{record.stage}: {record.status}")
     return 0
+
+
+def _check_models(config: PipelineConfig) -> None:
+    """Model names resolve before Spark starts (KeyError -> exit 2 with the known names)."""
+    from realsyn_spark.models.causal_lm import resolve_causal_lm
+    from realsyn_spark.models.embedders import resolve_embedder
+
+    resolve_causal_lm(config.sentence_semantic.perplexity.model)
+    resolve_embedder(config.embedding.model, config.embedding.pretrained)
 
 
 def cmd_show_config(args: argparse.Namespace) -> int:

@@ -1,13 +1,19 @@
-"""Shared executor code for the embedding stages: mapInPandas over (id, payload) batches,
-the embedder loaded once per Python worker on the task's device."""
+"""The embedding stages' shared parts: mapInPandas over (id, payload) batches with the
+embedder loaded once per Python worker on the task's device (open_clip on the task's GPU
+in half precision when there is one), and the stage base class."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import ClassVar
 
 import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
-from realsyn_spark.models.embedders import EmbedderSpec
+from realsyn_spark.models.embedders import EmbedderSpec, resolve_embedder
+from realsyn_spark.stage import Stage, StageOutput
+from realsyn_spark.tables import EMBEDDINGS_SCHEMA
 
 
 def embed_partition(
@@ -18,15 +24,10 @@ def embed_partition(
     device_preference: str,
 ) -> Iterator[pd.DataFrame]:
     """``kind`` is "image" (payload = encoded bytes) or "text" (payload = a string)."""
-    import torch
-
-    from realsyn_spark.models.device import task_cpu_threads, task_device
+    from realsyn_spark.models.device import prepare_worker
     from realsyn_spark.models.embedders import load_embedder
 
-    device = task_device(device_preference)
-    if device == "cpu":
-        torch.set_num_threads(task_cpu_threads())
-    embedder = load_embedder(spec, device)
+    embedder = load_embedder(spec, prepare_worker(device_preference))
     embed = embedder.embed_images if kind == "image" else embedder.embed_texts
     for batch in batches:
         payloads = batch["payload"].tolist()
@@ -39,3 +40,27 @@ def embed_partition(
         yield pd.DataFrame(
             {"id": batch["id"], "model": spec.name, "embedding": [v.tolist() for v in vectors]}
         )
+
+
+class EmbeddingStage(Stage):
+    """Embeds one table's rows: ``inputs[0]``'s ``id_column`` and ``payload_column``."""
+
+    kind: ClassVar[str]  # "image" (payload = encoded bytes) or "text"
+    id_column: ClassVar[str]
+    payload_column: ClassVar[str]
+    config_sections = ("embedding", "models")
+
+    def transform(self, spark: SparkSession, inputs: dict[str, DataFrame]) -> StageOutput:
+        cfg = self.config.embedding
+        spec = resolve_embedder(cfg.model, cfg.pretrained)
+        kind, device, batch = self.kind, self.config.models.device, cfg.batch_size
+        (source,) = self.inputs
+        (target,) = self.outputs
+        embeddings = (
+            self.spread(inputs[source], source)
+            .select(F.col(self.id_column).alias("id"), F.col(self.payload_column).alias("payload"))
+            .mapInPandas(
+                lambda it: embed_partition(it, spec, kind, batch, device), EMBEDDINGS_SCHEMA
+            )
+        )
+        return StageOutput({target: embeddings})

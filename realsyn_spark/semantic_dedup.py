@@ -16,14 +16,18 @@ instead of O(N^2 d).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from realsyn_spark.components import connected_components
 from realsyn_spark.config import ComponentsConfig, SemanticDedupConfig
+from realsyn_spark.stage import Accounting, Stage, StageOutput
 
 PAIRS_SCHEMA = "src string, dst string, similarity double"
 KEEP_SCHEMA = "id string, representative_id string, similarity double"
@@ -179,3 +183,54 @@ def split_by_representative(
         "distance", (F.lit(1.0) - F.col("similarity")).cast("double")
     )
     return kept, dropped
+
+
+class SemanticDedupStage(Stage):
+    """inputs = (items table, its embeddings); outputs = (kept items, mapping, rejects)."""
+
+    entity: ClassVar[str]
+    id_column: ClassVar[str]
+    threshold_field: ClassVar[str]  # a field of SemanticDedupConfig
+    kept_schema: ClassVar[T.StructType]
+    mapping_schema: ClassVar[T.StructType]
+    config_sections = ("semantic_dedup", "components", "embedding")
+
+    def source_column(self) -> Column:
+        """What the rejects table shows as the record's source."""
+        raise NotImplementedError
+
+    def transform(self, spark: SparkSession, inputs: dict[str, DataFrame]) -> StageOutput:
+        cfg = self.config.semantic_dedup
+        items_table, embeddings_table = self.inputs
+        kept_table, mapping_table, rejects_table = self.outputs
+        items = inputs[items_table]
+        representatives = semantic_duplicates(
+            spark,
+            inputs[embeddings_table],
+            self.input_rows.get(embeddings_table, 0),
+            getattr(cfg, self.threshold_field),
+            cfg,
+            self.config.components,
+            self.config.seed,
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        kept, dropped = split_by_representative(items, self.id_column, representatives)
+        dropped = dropped.withColumn("method", F.lit("semantic"))
+        rejects = self.rejects(
+            dropped,
+            entity=self.entity,
+            record_id=F.col(self.id_column),
+            doc_id=F.col("doc_id"),
+            position=F.col("position"),
+            reason=F.lit("semantic_duplicate"),
+            detail=F.format_string("kept as %s (cosine %.3f)", "representative_id", "similarity"),
+            source=self.source_column(),
+        )
+        return StageOutput(
+            {
+                kept_table: kept.select(*self.kept_schema.fieldNames()),
+                mapping_table: dropped.select(*self.mapping_schema.fieldNames()),
+                rejects_table: rejects,
+            },
+            [Accounting(self.entity, items, kept_table, rejects_table)],
+            persisted=[representatives],
+        )

@@ -89,6 +89,31 @@ class Stage(ABC):
             return df.repartition(wanted)
         return df
 
+    def split_verdicts(
+        self,
+        scored: DataFrame,
+        kept_columns: list[str],
+        *,
+        entity: str,
+        record_id: Column,
+        source: Column,
+        position: Column | None = None,
+    ) -> tuple[DataFrame, DataFrame]:
+        """Scored rows carry ``reject_reason`` / ``reject_detail`` (null reason = kept): the
+        kept rows with ``kept_columns``, and the rest shaped as rejects."""
+        kept = scored.filter(F.col("reject_reason").isNull()).select(*kept_columns)
+        rejects = self.rejects(
+            scored.filter(F.col("reject_reason").isNotNull()),
+            entity=entity,
+            record_id=record_id,
+            doc_id=F.col("doc_id"),
+            position=position if position is not None else F.col("position"),
+            reason=F.col("reject_reason"),
+            detail=F.col("reject_detail"),
+            source=source,
+        )
+        return kept, rejects
+
     def rejects(
         self,
         df: DataFrame,

@@ -90,6 +90,10 @@ def test_cli_reports_config_errors_before_spark_starts(capsys, monkeypatch):
     assert "unknown config key storage.nope" in capsys.readouterr().err
     assert main(["run", "no_such_stage"]) == 2
     assert "unknown stage 'no_such_stage'" in capsys.readouterr().err
+    assert main(["run", "--all", "--set", "sentence_semantic.perplexity.model=gpt5"]) == 2
+    assert "unknown perplexity model 'gpt5'" in capsys.readouterr().err
+    assert main(["run", "--all", "--set", "embedding.model=no-such-clip"]) == 2
+    assert "unknown embedder 'no-such-clip'" in capsys.readouterr().err
 
 
 def test_cli_show_config_prints_resolved_yaml(capsys):

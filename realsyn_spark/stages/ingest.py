@@ -449,15 +449,11 @@ class IngestStage(Stage):
             # Fetching twice would cost the network twice and could disagree with itself.
             .persist(StorageLevel.DISK_ONLY)
         )
-        images = loaded.filter(F.col("reject_reason").isNull()).select(*IMAGES_SCHEMA.fieldNames())
-        image_rejects = self.rejects(
-            loaded.filter(F.col("reject_reason").isNotNull()),
+        images, image_rejects = self.split_verdicts(
+            loaded,
+            IMAGES_SCHEMA.fieldNames(),
             entity="image",
             record_id=F.col("source_url"),
-            doc_id=F.col("doc_id"),
-            position=F.col("position"),
-            reason=F.col("reject_reason"),
-            detail=F.col("reject_detail"),
             source=F.col("source_url"),
         )
 

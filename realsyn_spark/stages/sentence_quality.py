@@ -114,17 +114,11 @@ class SentenceQualityStage(Stage):
             .mapInPandas(lambda it: score_quality(it, cfg), SCORED_SCHEMA)
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
-        kept = scored.filter(F.col("reject_reason").isNull()).select(
-            *SENTENCES_QUALITY_SCHEMA.fieldNames()
-        )
-        rejects = self.rejects(
-            scored.filter(F.col("reject_reason").isNotNull()),
+        kept, rejects = self.split_verdicts(
+            scored,
+            SENTENCES_QUALITY_SCHEMA.fieldNames(),
             entity="sentence",
             record_id=F.col("sentence_id"),
-            doc_id=F.col("doc_id"),
-            position=F.col("position"),
-            reason=F.col("reject_reason"),
-            detail=F.col("reject_detail"),
             source=F.substring("text", 1, 200),
         )
         return StageOutput(

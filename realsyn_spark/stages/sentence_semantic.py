@@ -42,14 +42,10 @@ def score_perplexity(
     device_preference: str,
 ) -> Iterator[pd.DataFrame]:
     """mapInPandas: add perplexity and the window verdict; model loaded once per worker."""
-    import torch
-
     from realsyn_spark.models.causal_lm import load_causal_lm, perplexities
-    from realsyn_spark.models.device import task_cpu_threads, task_device
+    from realsyn_spark.models.device import prepare_worker
 
-    device = task_device(device_preference)
-    if device == "cpu":
-        torch.set_num_threads(task_cpu_threads())
+    device = prepare_worker(device_preference)
     model, tokenizer = load_causal_lm(spec, models_dir, device)
     for batch in batches:
         scores = perplexities(
@@ -130,29 +126,16 @@ class SentenceSemanticStage(Stage):
             # The model pass is the expensive part: never run it twice.
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
-        kept = scored.filter(F.col("reject_reason").isNull()).select(
-            *SENTENCES_SEMANTIC_SCHEMA.fieldNames()
-        )
-        rejected = low_entropy.select(
-            "sentence_id",
-            "doc_id",
-            "position",
-            "text",
+        low_entropy = low_entropy.withColumn("perplexity", F.lit(None).cast("double")).select(
+            *SENTENCES_SEMANTIC_SCHEMA.fieldNames(),
             F.lit("low_entropy").alias("reject_reason"),
             F.format_string("entropy %.3f", "entropy").alias("reject_detail"),
-        ).unionByName(
-            scored.filter(F.col("reject_reason").isNotNull()).select(
-                "sentence_id", "doc_id", "position", "text", "reject_reason", "reject_detail"
-            )
         )
-        rejects = self.rejects(
-            rejected,
+        kept, rejects = self.split_verdicts(
+            scored.unionByName(low_entropy),
+            SENTENCES_SEMANTIC_SCHEMA.fieldNames(),
             entity="sentence",
             record_id=F.col("sentence_id"),
-            doc_id=F.col("doc_id"),
-            position=F.col("position"),
-            reason=F.col("reject_reason"),
-            detail=F.col("reject_detail"),
             source=F.substring("text", 1, 200),
         )
         return StageOutput(
