@@ -134,17 +134,17 @@ def main() -> None:
     print("| clusters | probes | train s | assign s | search s | total s | speed-up | recall@3 |")
     print("|---|---|---|---|---|---|---|---|")
     for clusters in args.clusters:
+        centroids, assignment, t = build_clusters(sentences, clusters, args.seed)
         for probes in args.probes:
-            found, t = hierarchical_top3(images, sentences, clusters, probes, args.seed)
-            total = sum(t.values())
+            found, search_s = hierarchical_top3(images, sentences, centroids, assignment, probes)
+            # Clustering is paid once per corpus; the search is what scales with images.
+            total = t["train"] + t["assign"] + search_s
             hits = [len(set(found[i]) & set(exact[i])) / 3 for i in range(len(sample))]
             print(
                 f"| {clusters} | {probes} | {t['train']:.1f} | {t['assign']:.1f} | "
-                f"{t['search']:.1f} | {total:.1f} | {exact_s / total:.0f}x | "
-                f"{np.mean(hits):.3f} |",
+                f"{search_s:.1f} | {total:.1f} | {exact_s / total:.0f}x | {np.mean(hits):.3f} |",
                 flush=True,
             )
-
 
 if __name__ == "__main__":
     main()
