@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from pyspark.sql import DataFrame
 
 
 @dataclass
@@ -30,7 +31,7 @@ class Centroids:
     coarse: np.ndarray | None = None
 
 
-def _kmeans(vectors: np.ndarray, k: int, iterations: int, seed: int) -> np.ndarray:
+def kmeans(vectors: np.ndarray, k: int, iterations: int, seed: int) -> np.ndarray:
     import faiss
 
     k = max(1, min(k, len(vectors)))
@@ -42,13 +43,21 @@ def _kmeans(vectors: np.ndarray, k: int, iterations: int, seed: int) -> np.ndarr
     return kmeans.centroids.astype(np.float32)
 
 
+def sample_vectors(embeddings: DataFrame, total: int, size: int, seed: int) -> np.ndarray:
+    """A seeded sample, sorted by id so the k-means input does not depend on task order."""
+    fraction = min(1.0, size / max(total, 1))
+    rows = embeddings.sample(fraction=fraction, seed=seed).limit(size).collect()
+    rows.sort(key=lambda r: r["id"])
+    return np.array([r["embedding"] for r in rows], dtype=np.float32)
+
+
 def train(
     sample: np.ndarray, k: int, iterations: int, seed: int, two_level_above: int
 ) -> Centroids:
     if k <= two_level_above:
-        return Centroids(_kmeans(sample, k, iterations, seed))
+        return Centroids(kmeans(sample, k, iterations, seed))
     coarse_k = max(2, int(math.sqrt(k)))
-    coarse = _kmeans(sample, coarse_k, iterations, seed)
+    coarse = kmeans(sample, coarse_k, iterations, seed)
     cells = nearest(sample, coarse, 1)[:, 0]
     parts = []
     for cell in range(coarse.shape[0]):
@@ -56,7 +65,7 @@ def train(
         if len(members) == 0:
             continue
         share = max(1, round(k * len(members) / len(sample)))
-        parts.append(_kmeans(members, share, iterations, seed + cell + 1))
+        parts.append(kmeans(members, share, iterations, seed + cell + 1))
     return Centroids(np.concatenate(parts), coarse)
 
 

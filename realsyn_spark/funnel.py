@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
 from realsyn_spark.delta_store import TableStore
 
@@ -89,17 +89,6 @@ def funnel(store: TableStore) -> list[FunnelStep]:
             )
         )
     return steps
-
-
-def funnel_frame(spark: SparkSession, steps: list[FunnelStep]) -> DataFrame:
-    return spark.createDataFrame(
-        [
-            (s.chain, s.stage, s.label, s.rows_in, s.rows_kept, s.rows_rejected, s.paper)
-            for s in steps
-        ],
-        "chain string, stage string, step string, rows_in long, rows_kept long, "
-        "rows_rejected long, paper string",
-    )
 
 
 def plot_funnel(steps: list[FunnelStep], path: str) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-PHASH_BITS = 64
-
 
 def size_reject_reason(width: int, height: int, min_side: int, max_aspect: float) -> str | None:
     """None when kept: short side >= min_side and 1/max_aspect <= w/h <= max_aspect."""

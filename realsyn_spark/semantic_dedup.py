@@ -37,21 +37,15 @@ BLOCK = 2048
 def train_centroids(
     embeddings: DataFrame, total_rows: int, cfg: SemanticDedupConfig, seed: int
 ) -> np.ndarray:
-    """Spherical k-means on a sample (driver memory: train_sample x dim floats)."""
-    import faiss
+    """Spherical k-means on a sample (driver memory: train_sample x dim floats); an empty
+    array when everything fits in one partition."""
+    from realsyn_spark.clustering import kmeans, sample_vectors
 
     k = max(1, -(-total_rows // cfg.partition_rows))
     if k == 1:
         return np.zeros((0, 0), dtype=np.float32)
-    fraction = min(1.0, cfg.train_sample / max(total_rows, 1))
-    sample = embeddings.sample(fraction=fraction, seed=seed).limit(cfg.train_sample)
-    vectors = np.array([row["embedding"] for row in sample.collect()], dtype=np.float32)
-    k = min(k, len(vectors))
-    kmeans = faiss.Kmeans(
-        vectors.shape[1], k, niter=cfg.iterations, seed=seed, spherical=True, verbose=False
-    )
-    kmeans.train(vectors)
-    return kmeans.centroids.astype(np.float32)
+    vectors = sample_vectors(embeddings, total_rows, cfg.train_sample, seed)
+    return kmeans(vectors, k, cfg.iterations, seed)
 
 
 def assign_partitions(

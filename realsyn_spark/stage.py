@@ -20,7 +20,6 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from realsyn_spark.config import PipelineConfig
-from realsyn_spark.tables import REJECTS_SCHEMA
 
 
 @dataclass
@@ -182,7 +181,3 @@ def ordered_stages(names: list[str] | None = None) -> list[type[Stage]]:
     if names:
         return [cls for cls in order if cls.name in names]
     return order
-
-
-def empty_rejects(spark: SparkSession) -> DataFrame:
-    return spark.createDataFrame([], REJECTS_SCHEMA)

@@ -11,17 +11,9 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from realsyn_spark.clustering import Centroids, assignment_index, train
+from realsyn_spark.clustering import Centroids, assignment_index, sample_vectors, train
 from realsyn_spark.stage import Stage, StageOutput, register_stage
 from realsyn_spark.tables import SENTENCE_CLUSTERS_SCHEMA, TEXT_CLUSTERS_SCHEMA
-
-
-def sample_vectors(embeddings: DataFrame, total: int, size: int, seed: int) -> np.ndarray:
-    """A seeded sample, sorted by id so the k-means input does not depend on task order."""
-    fraction = min(1.0, size / max(total, 1))
-    rows = embeddings.sample(fraction=fraction, seed=seed).limit(size).collect()
-    rows.sort(key=lambda r: r["id"])
-    return np.array([r["embedding"] for r in rows], dtype=np.float32)
 
 
 def assign_clusters(
